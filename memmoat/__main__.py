@@ -1,0 +1,3 @@
+from memmoat.cli import main
+
+main()
