@@ -114,14 +114,17 @@ class Fleet:
     nodes: tuple[Node, ...]
     engines: tuple[Engine, ...]
     cluster: str = "sim"
-    _owners: dict[tuple[str, int], Engine] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    # Lookup indexes, filled once: the fields above are immutable.
+    _owners: dict[tuple[str, int], Engine] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _hosts: dict[str, Node] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _names: dict[str, Engine] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        hosts = {n.hostname: n for n in self.nodes}
+        hosts, engines = self._hosts, self._names
+        hosts.update((n.hostname, n) for n in self.nodes)
+        engines.update((e.name, e) for e in self.engines)
         names = [e.name for e in self.engines]
-        if len(hosts) != len(self.nodes) or len(set(names)) != len(names):
+        if len(hosts) != len(self.nodes) or len(engines) != len(names):
             raise ValueError("hostnames and engine names must be unique")
         if set(names) & set(hosts):
             raise ValueError("an engine may not share its name with a node")
@@ -135,10 +138,10 @@ class Fleet:
                 self._owners[(e.node, i)] = e
 
     def node(self, hostname: str) -> Node:
-        return next(n for n in self.nodes if n.hostname == hostname)
+        return self._hosts[hostname]
 
     def engine(self, name: str) -> Engine:
-        return next(e for e in self.engines if e.name == name)
+        return self._names[name]
 
     def owner(self, hostname: str, index: int) -> Engine | None:
         """The engine whose pod holds this GPU, None for an unallocated GPU."""
@@ -174,15 +177,16 @@ def default_fleet(seed: int = 0) -> Fleet:
     engines = (
         # Decode-heavy chat on a big model: weights + KV streamed every step -> bandwidth bound.
         eng("chat-llama70b", "chat", LLAMA_70B, a, (0, 1, 2, 3),
-            Profile(7.0, 0.15, 15.0, 900, 650, 0.45)),
+            Profile(7.0, 0.06, 15.0, 900, 650, 0.45)),
         # Long documents in, a short answer out: prefill FLOPs dominate -> compute bound.
         eng("rag-llama8b", "rag", LLAMA_8B, a, (4,),
-            Profile(4.0, 0.2, 14.0, 7000, 24, 0.05, max_model_len=32768)),
+            Profile(4.8, 0.2, 14.0, 7000, 24, 0.05, max_model_len=32768)),
         eng("code-qwen32b", "code", QWEN_32B, a, (5, 6),
             Profile(2.5, 0.1, 15.0, 2500, 300, 0.6, max_model_len=16384)),
         # One A100 barely holds the weights: little KV room, bursts of long agent contexts.
         eng("agents-qwen32b", "agents", QWEN_32B, b, (0,),
-            Profile(0.35, 0.3, 16.0, 2500, 400, 0.5, max_model_len=16384, kv_pressure=kv_burst)),
+            Profile(0.22, 0.3, 16.0, 2500, 400, 0.5, max_model_len=16384, kv_pressure=kv_burst,
+                    surge_rate=1.6, surge_prompt=2.0)),
         eng("support-mistral7b", "support", MISTRAL_7B, b, (1,),
             Profile(3.0, 0.2, 13.0, 600, 250, 0.3, restart=restart)),
         # Offline batch runs at night (peak 03:00).
