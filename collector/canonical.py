@@ -8,15 +8,41 @@ same attribute. No metric or label name appears in code: renames are new rows.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Iterable
 
 from collector.exposition import family_of
 
 KINDS = ("dcgm", "vllm", "sglang", "tgi", "nim")
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A row's extra condition: a label value (``label=value``) or a word in the family's
+    HELP text (``help~word``: the only sign of a unit change under an unchanged name)."""
+
+    on: str  # "label" | "help"
+    key: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Match | None:
+        if not text:
+            return None
+        if text.startswith("help~"):
+            return cls("help", "", text[len("help~") :].lower())
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise ValueError(f"metric_map.csv: match {text!r} is neither label=value nor help~word")
+        return cls("label", key, value)
+
+    def ok(self, labels: dict[str, str], help_text: str | None) -> bool:
+        if self.on == "label":
+            return labels.get(self.key) == self.value
+        return help_text is not None and self.value in help_text.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +54,7 @@ class MapRow:
     type: str
     scale: float
     priority: int
-    match: tuple[str, str] | None
+    match: Match | None
     note: str
 
 
@@ -52,23 +78,14 @@ def _rows(name: str) -> Iterable[dict[str, str]]:
 
 @cache
 def metric_map() -> tuple[MapRow, ...]:
-    out = []
-    for r in _rows("metric_map.csv"):
-        match = tuple(r["match"].split("=", 1)) if r["match"] else None
-        out.append(
-            MapRow(
-                kind=r["kind"],
-                source=r["source"],
-                canonical=r["canonical"],
-                entity=r["entity"],
-                type=r["type"],
-                scale=float(r["scale"]),
-                priority=int(r["priority"]),
-                match=match,  # type: ignore[arg-type]
-                note=r["note"],
-            )
+    return tuple(
+        MapRow(
+            kind=r["kind"], source=r["source"], canonical=r["canonical"], entity=r["entity"],
+            type=r["type"], scale=float(r["scale"]), priority=int(r["priority"]),
+            match=Match.parse(r["match"]), note=r["note"],
         )
-    return tuple(out)
+        for r in _rows("metric_map.csv")
+    )  # fmt: skip
 
 
 @cache
@@ -84,11 +101,16 @@ def _index() -> dict[tuple[str, str], tuple[MapRow, ...]]:
     return {k: tuple(v) for k, v in idx.items()}
 
 
-def resolve(kind: str, name: str, labels: dict[str, str]) -> Mapping | None:
-    """The canonical meaning of sample ``name`` on a page of ``kind``, or None."""
+def resolve(kind: str, name: str, labels: dict[str, str], help_text: str | None = None) -> Mapping | None:
+    """The canonical meaning of sample ``name`` on a page of ``kind``, or None.
+
+    Rows are tried in file order, so a conditional row (a label or HELP match) placed before
+    an unconditional one for the same source overrides it. ``help_text`` is the family's HELP
+    text; when the caller does not know it, HELP conditions do not match.
+    """
     idx = _index()
     candidates: list[tuple[str, str]] = [(name, "")]
-    for suffix in HISTOGRAM_SUFFIXES + ("_created",):
+    for suffix in (*HISTOGRAM_SUFFIXES, "_created"):
         if name.endswith(suffix):
             candidates.append((name[: -len(suffix)], suffix[1:]))
     if name.endswith("_created"):
@@ -96,11 +118,13 @@ def resolve(kind: str, name: str, labels: dict[str, str]) -> Mapping | None:
         candidates.append((name[: -len("_created")] + "_total", "created"))
     for source, part in candidates:
         for row in idx.get((kind, source), ()):
-            if row.match and labels.get(row.match[0]) != row.match[1]:
+            if row.match and not row.match.ok(labels, help_text):
                 continue
             if part in ("bucket", "sum", "count") and row.type != "histogram":
                 continue
             if part == "" and row.type == "histogram":
+                continue
+            if part == "created" and row.type not in ("counter", "histogram"):
                 continue
             return Mapping(row.canonical, row.entity, row.type, row.scale, row.priority, part)
     return None
@@ -131,7 +155,9 @@ _KIND_HINTS = (
 def detect_kind(names: Iterable[str]) -> str | None:
     """Guess a page's kind from its metric names; None when nothing matches."""
     counts = dict.fromkeys(KINDS, 0)
-    nim_rows = {row.source for row in metric_map() if row.kind == "nim"}
+    # NIM names have no prefix: count only those no other kind uses (not process_*).
+    others = {row.source for row in metric_map() if row.kind != "nim"}
+    nim_rows = {row.source for row in metric_map() if row.kind == "nim"} - others
     for name in names:
         for prefix, kind in _KIND_HINTS:
             if name.startswith(prefix):
