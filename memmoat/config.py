@@ -71,15 +71,27 @@ class Target(_Strict):
 
 
 class OnPremCost(_Strict):
+    """Total cost of owning one GPU, turned into $ per GPU-hour (docs/set-prices.md).
+
+    capex: purchase_usd / (depreciation_years x 8760 h); overhead: overhead_usd_per_year / 8760 h;
+    power: the GPU's measured energy x pue x power_usd_per_kwh. Unset power_usd_per_kwh and pue
+    take the [prices] values.
+    """
+
     purchase_usd: Annotated[float, Field(ge=0)]
     depreciation_years: Annotated[float, Field(gt=0)] = 4.0
-    power_usd_per_kwh: Annotated[float, Field(ge=0)] = 0.12
-    pue: Annotated[float, Field(ge=1.0, le=3.0)] = 1.3
+    power_usd_per_kwh: Annotated[float, Field(ge=0)] | None = None
+    pue: Annotated[float, Field(ge=1.0, le=3.0)] | None = None
     overhead_usd_per_year: Annotated[float, Field(ge=0)] = 0.0
 
 
 class GpuPrice(_Strict):
-    """Price of one GPU model: a cloud rate or an on-prem TCO (one of the two)."""
+    """Price of one GPU model: a cloud rate or an on-prem TCO (one of the two).
+
+    gpu_model is matched against dcgm-exporter's modelName after normalising case, the
+    NVIDIA/Tesla brand and punctuation; a short name from queries/reference/gpu_specs.csv
+    ("H100 SXM") or a subset of the words ("H100") also matches. The most specific entry wins.
+    """
 
     gpu_model: Annotated[str, Field(min_length=1)]
     usd_per_gpu_hour: Annotated[float, Field(ge=0)] | None = None
@@ -93,29 +105,84 @@ class GpuPrice(_Strict):
 
 
 class PriceSettings(_Strict):
+    # GPUs whose model has no [[prices.gpus]] entry cost this per GPU-hour (power included).
     default_usd_per_gpu_hour: Annotated[float, Field(ge=0)] = 2.0
+    # Electricity: the default for on-prem entries, and the rate at which the energy share of a
+    # cloud rate is shown (a cloud rate already includes power; it is not charged twice).
     power_usd_per_kwh: Annotated[float, Field(ge=0)] = 0.12
+    pue: Annotated[float, Field(ge=1.0, le=3.0)] = 1.3
+    # Input/output split when an engine reports no prefill/decode seconds: an output token is
+    # taken to cost this many times an input token (OpenCost's fallback multiplier is 2.5).
+    fallback_output_cost_ratio: Annotated[float, Field(gt=0)] = 2.5
+    # A CSV with the columns of queries/reference/api_prices.csv replaces the shipped table.
+    api_prices_csv: str | None = None
     gpus: list[GpuPrice] = Field(default_factory=list)
 
 
+class DiagnosisSettings(_Strict):
+    """Thresholds of the bottleneck diagnosis; the reasoning behind each is in docs/diagnosis.md."""
+
+    # KV-capacity-bound: the KV cache is this full (peak in the window) while requests wait ...
+    kv_usage_high: Annotated[float, Field(gt=0, le=1)] = 0.90
+    waiting_requests_min: Annotated[float, Field(ge=0)] = 1.0
+    # ... or the engine preempts (evicts running requests for lack of KV blocks) this often.
+    preemptions_per_min_high: Annotated[float, Field(ge=0)] = 1.0
+    # Under-utilized: the GPUs' graphics engine (or GPU_UTIL without DCP) is busy less than this
+    # share of the time and nothing waits.
+    busy_low: Annotated[float, Field(ge=0, le=1)] = 0.20
+    # Memory-bandwidth-bound: DRAM active (= achieved / peak HBM bandwidth) at or above this.
+    bandwidth_high: Annotated[float, Field(gt=0, le=1)] = 0.50
+    # Compute-bound: tensor pipe active at or above this.
+    compute_high: Annotated[float, Field(gt=0, le=1)] = 0.40
+
+
 class EmailSettings(_Strict):
+    """SMTP delivery of the daily report (docs/read-the-report.md). Credentials come from the environment."""
+
     smtp_host: str
-    smtp_port: int = 587
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    # STARTTLS before anything else is sent; a server that does not offer it is an error, never a
+    # silent fall back to plain text. false: plain SMTP (a relay on localhost or a trusted network).
     starttls: bool = True
+    # A PEM file of CA certificates to trust besides the system ones (a relay with a private CA).
+    ca_file: str | None = None
     sender: str
     recipients: Annotated[list[str], Field(min_length=1)]
     username_env: str | None = None
     password_env: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    # Attach the CSV tables and summary.json (the HTML is the body either way).
+    attach_tables: bool = True
 
 
 class WebhookSettings(_Strict):
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    """A Slack-compatible incoming webhook (JSON with ``text`` and ``blocks``)."""
+
+    # The URL, or the environment variable that holds it (webhook URLs are secrets): one of the two.
+    url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    url_env: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookSettings:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("set exactly one of url or url_env")
+        return self
+
+    def resolved_url(self) -> str | None:
+        return self.url if self.url is not None else os.environ.get(self.url_env or "")
 
 
 class ReportSettings(_Strict):
     time: str = "07:00"
     timezone: str = "UTC"
     output_dir: str = "data/reports"
+    # On start and at each run the collector makes the missing reports of this many past days
+    # (only days with data).
+    catch_up_days: Annotated[int, Field(ge=0, le=90)] = 7
+    # Failed deliveries are retried: attempts in all, waiting backoff_seconds, then twice as long ...
+    delivery_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    delivery_backoff_seconds: Annotated[float, Field(ge=0, le=600)] = 5.0
     email: EmailSettings | None = None
     webhook: WebhookSettings | None = None
 
@@ -148,13 +215,43 @@ class DashboardSettings(_Strict):
     sql_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
 
 
+class PrometheusSource(_Strict):
+    """A Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir, VictoriaMetrics) to pull from.
+
+    Each distinct (job, instance) it has scraped becomes a memmoat target. See docs/real-cluster.md.
+    """
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    # Extra PromQL label matchers for every query, e.g. 'namespace=~"llm-.*"'.
+    match: str = ""
+    # Gauges are read at this step; counters always as their raw samples.
+    step_seconds: Annotated[float, Field(ge=1, le=3600)] = 15.0
+    # Live pulls stop this far behind now: a sample appears in the API only after its scrape ends.
+    lag_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    # After a collector outage, live pulls catch up at most this far back; older gaps: `memmoat backfill`.
+    max_catchup_seconds: Annotated[float, Field(ge=1)] = 3600.0
+    # Length of one backfill request (smaller chunks: less memory, more requests).
+    chunk_seconds: Annotated[float, Field(ge=10, le=86400)] = 3600.0
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    cluster: str = "default"
+    # Series label naming the cluster (a Thanos/Mimir external label); overrides `cluster` per series.
+    cluster_label: str | None = None
+    bearer_token_env: str | None = None
+
+    def bearer_token(self) -> str | None:
+        return os.environ.get(self.bearer_token_env) if self.bearer_token_env else None
+
+
 class Settings(_Strict):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     targets: list[Target] = Field(default_factory=list)
     prices: PriceSettings = Field(default_factory=PriceSettings)
+    diagnosis: DiagnosisSettings = Field(default_factory=DiagnosisSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    prometheus: list[PrometheusSource] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_target_names(self) -> Settings:
@@ -273,6 +370,9 @@ def _check_secrets(settings: Settings, path: str, text: str) -> None:
             var = getattr(email, field)
             if var:
                 wanted.append((("report", "email", field), var))
+    hook = settings.report.webhook
+    if hook and hook.url_env:
+        wanted.append((("report", "webhook", "url_env"), hook.url_env))
     for loc, var in wanted:
         if var not in os.environ:
             raise ConfigError(

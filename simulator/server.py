@@ -178,6 +178,8 @@ def _handler_for(server: FleetServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "memmoat-sim/0.1"
+        # Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:  # http.server's naming
             try:
