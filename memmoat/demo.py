@@ -90,9 +90,12 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
-def run_demo(data_dir: Path, *, port: int, interval: float, history_hours: float, stop: threading.Event | None = None) -> int:
-    from simulator.fleet import default_fleet
+def run_demo(
+    data_dir: Path, *, port: int, interval: float, history_hours: float, stop: threading.Event | None = None
+) -> int:
     from simulator.server import FleetServer
+
+    from simulator.fleet import default_fleet
     from simulator.workload import Simulation
 
     stop = stop or threading.Event()
@@ -118,8 +121,12 @@ def run_demo(data_dir: Path, *, port: int, interval: float, history_hours: float
         n = preload(settings, server, start=datetime.now(UTC) - timedelta(hours=history_hours), step_seconds=60)
         print(f"loaded {history_hours:g} h of simulated history ({n:,} samples)", flush=True)
     collector, sched = start_collector(settings)
-    dash = subprocess.Popen(dashboard_command(settings, port), env=dashboard_env(config_file),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dash = subprocess.Popen(
+        dashboard_command(settings, port),
+        env=dashboard_env(config_file),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()

@@ -67,8 +67,7 @@ class StoreLockedError(StoreError):
         who = f"process {pid}" if pid else "another process"
         super().__init__(
             f"{path} is held by {who}{': ' + detail if detail else ''}",
-            hint="DuckDB allows one writer or many readers at a time; close the other "
-            "program (or wait) and try again.",
+            hint="DuckDB allows one writer or many readers at a time; close the other program (or wait) and try again.",
         )
         self.path, self.pid = path, pid
 

@@ -9,7 +9,7 @@ may hold several statements; SQL uses DuckDB's ``$name`` placeholders.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -18,9 +18,7 @@ from memmoat.errors import QueryError, UnknownQueryError
 
 PARAM_TYPES = ("TIMESTAMP", "DATE", "VARCHAR", "DOUBLE", "INTEGER", "BOOLEAN")
 _NAME = re.compile(r"^--\s*name:\s*([a-z][a-z0-9_]*)\s*$")
-_PARAM = re.compile(
-    r"^--\s*param:\s*([a-z][a-z0-9_]*)\s+([A-Z]+)\s*(?:=\s*(.*?))?\s*(?::\s*(.*))?$"
-)
+_PARAM = re.compile(r"^--\s*param:\s*([a-z][a-z0-9_]*)\s+([A-Z]+)\s*(?:=\s*(.*?))?\s*(?::\s*(.*))?$")
 _PLACEHOLDER = re.compile(r"\$([a-z][a-z0-9_]*)")
 
 
@@ -45,48 +43,54 @@ class NamedQuery:
         return next((p for p in self.params if p.name == name), None)
 
 
-def parse_file(text: str, file: str) -> list[NamedQuery]:
-    out: list[NamedQuery] = []
-    current: dict[str, object] | None = None
+@dataclass
+class _Draft:
+    """A query being read: its header lines, then its SQL."""
 
-    def finish() -> None:
-        if current is None:
-            return
-        sql = "\n".join(current["sql"]).strip().rstrip(";")  # type: ignore[arg-type]
-        start = int(current["line"])  # type: ignore[call-overload]
+    name: str
+    line: int
+    doc: list[str] = field(default_factory=list)
+    params: list[Param] = field(default_factory=list)
+    sql: list[str] = field(default_factory=list)
+    in_body: bool = False
+
+    def finish(self, file: str) -> NamedQuery:
+        sql = "\n".join(self.sql).strip().rstrip(";")
         if not sql:
-            raise QueryError(f"{file}:{start}: query {current['name']!r} has no SQL")
-        params = tuple(current["params"])  # type: ignore[call-overload]
-        declared = {p.name for p in params}
+            raise QueryError(f"{file}:{self.line}: query {self.name!r} has no SQL")
+        declared = {p.name for p in self.params}
         used = set(_PLACEHOLDER.findall(_strip_strings(sql)))
         if used - declared:
             raise QueryError(
-                f"{file}:{start}: query {current['name']!r} uses undeclared parameter(s) "
+                f"{file}:{self.line}: query {self.name!r} uses undeclared parameter(s) "
                 f"{', '.join(sorted(used - declared))}; add '-- param:' lines"
             )
-        out.append(
-            NamedQuery(
-                name=str(current["name"]),
-                description=" ".join(current["doc"]).strip(),  # type: ignore[call-overload]
-                params=params,
-                sql=sql,
-                file=file,
-                line=start,
-            )
+        return NamedQuery(
+            name=self.name,
+            description=" ".join(self.doc).strip(),
+            params=tuple(self.params),
+            sql=sql,
+            file=file,
+            line=self.line,
         )
 
+
+def parse_file(text: str, file: str) -> list[NamedQuery]:
+    out: list[NamedQuery] = []
+    current: _Draft | None = None
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.rstrip()
         m = _NAME.match(line)
         if m:
-            finish()
-            current = {"name": m.group(1), "line": lineno, "doc": [], "params": [], "sql": [], "body": False}
+            if current is not None:
+                out.append(current.finish(file))
+            current = _Draft(m.group(1), lineno)
             continue
         if current is None:
             if line.strip() and not line.startswith("--"):
                 raise QueryError(f"{file}:{lineno}: SQL before the first '-- name:' line")
             continue
-        if not current["body"] and line.startswith("--"):
+        if not current.in_body and line.startswith("--"):
             pm = _PARAM.match(line)
             if pm:
                 ptype = pm.group(2)
@@ -95,17 +99,16 @@ def parse_file(text: str, file: str) -> list[NamedQuery]:
                         f"{file}:{lineno}: parameter {pm.group(1)!r} has unknown type {ptype}; "
                         f"use one of {', '.join(PARAM_TYPES)}"
                     )
-                current["params"].append(  # type: ignore[attr-defined]
-                    Param(pm.group(1), ptype, pm.group(3) or None, (pm.group(4) or "").strip())
-                )
+                current.params.append(Param(pm.group(1), ptype, pm.group(3) or None, (pm.group(4) or "").strip()))
             elif line.startswith("-- param"):
                 raise QueryError(f"{file}:{lineno}: cannot read parameter line {line!r}")
             else:
-                current["doc"].append(line.lstrip("-").strip())  # type: ignore[attr-defined]
+                current.doc.append(line.lstrip("-").strip())
             continue
-        current["body"] = True
-        current["sql"].append(raw)  # type: ignore[attr-defined]
-    finish()
+        current.in_body = True
+        current.sql.append(raw)
+    if current is not None:
+        out.append(current.finish(file))
     return out
 
 

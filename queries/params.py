@@ -81,9 +81,7 @@ def bind(query: NamedQuery, given: dict[str, str], now: datetime | None = None) 
     for p in query.params:
         text = given.get(p.name, p.default)
         if text is None:
-            raise QueryParameterError(
-                f"query {query.name!r} needs --param {p.name}=<{p.type}>", hint=p.help or None
-            )
+            raise QueryParameterError(f"query {query.name!r} needs --param {p.name}=<{p.type}>", hint=p.help or None)
         try:
             out[p.name] = None if text.upper() == "NULL" else convert(p, text, now)
         except ValueError as exc:
