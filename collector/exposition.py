@@ -15,6 +15,7 @@ appends ``_total`` to counters that lack it).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 # DCGM prints sentinels for fields it has no value for. Its int64 ones (int64 max minus 0..15)
@@ -331,7 +332,12 @@ class PageParser:
         if page is not None and page.helps:
             family, _ = family_of(name, page.types)
             help_text = page.helps.get(name) or page.helps.get(family) or page.helps.get(family + "_total", "")
-        info = SeriesInfo(name, labels, series_key(name, labels), help_text)
+        # Long-running collectors hold every series they have seen: label names and values
+        # repeat across series (hostname, model, pod, le, ...), so keep one copy of each, and
+        # share the key text when the normalised key is the raw one (the usual case).
+        labels = tuple((sys.intern(k), sys.intern(v)) for k, v in labels)
+        norm = series_key(name, labels)
+        info = SeriesInfo(sys.intern(name), labels, key if norm == key else norm, help_text)
         if len(self.series) < self._max:
             self.series[key] = info
             self.series.setdefault(info.key, info)

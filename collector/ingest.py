@@ -37,6 +37,9 @@ class Batch:
     error: str | None = None
     error_line: int | None = None
     kind: str | None = None
+    # The page itself (zlib-compressed text), when it could not be ingested yet because the
+    # series registry was unreadable (the store was locked when the collector started).
+    page: bytes | None = None
 
     def scrape_row(self) -> tuple[object, ...]:
         return (
@@ -71,13 +74,17 @@ class Ingestor:
         batch = Batch(target=target.name, ts=ts, issues=page.issues)
         batch.kind = self.kind_of(target, page, parser)
         known = self.known.setdefault(target.name, {})
-        ids = batch.series_ids
-        for key in page.keys:
-            sid = known.get(key)
-            if sid is None:
-                sid = self._register(target, batch, parser.info(key), key, page.types, ts)
-                known[key] = sid
-            ids.append(sid)
+        # Steady state: every key is known, and one C-level map does the lookups.
+        ids: list[int | None] = list(map(known.get, page.keys))
+        if None in ids:
+            for i, key in enumerate(page.keys):
+                if ids[i] is None:
+                    sid = known.get(key)  # the same key twice on a page is refused by the parser
+                    if sid is None:
+                        sid = self._register(target, batch, parser.info(key), key, page.types, ts)
+                        known[key] = sid
+                    ids[i] = sid
+        batch.series_ids = ids  # type: ignore[assignment]
         batch.values = page.values
         return batch
 
@@ -96,7 +103,7 @@ def series_row(
     labels = info.label_dict
     family, _suffix = family_of(info.name, types)
     group_labels = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "le")
-    mapping = canonical.resolve(kind, info.name, labels) if kind else None
+    mapping = canonical.resolve(kind, info.name, labels, help_text=info.help) if kind else None
     attrs = canonical.attributes(labels)
     # Engine pages do not carry pod or namespace: the target's labels (from the config or
     # Prometheus service discovery) say where the engine runs.

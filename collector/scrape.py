@@ -1,4 +1,4 @@
-"""Fetch one target's page over HTTP: plain-text format, timeout, size cap, clear errors."""
+"""Fetch one target's page over HTTP: plain-text format, a total timeout, size cap, clear errors."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def fetch(client: httpx.Client, target: Target, *, timeout: float, max_bytes: in
             chunks: list[bytes] = []
             size = 0
             for chunk in resp.iter_bytes():
+                # httpx's timeout bounds each read; a target trickling bytes must not hold a
+                # scrape thread past its whole budget.
+                if time.perf_counter() - start > timeout:
+                    raise httpx.ReadTimeout("page not complete within the timeout")
                 size += len(chunk)
                 if size > max_bytes:
                     raise PageError(
@@ -47,12 +51,14 @@ def fetch(client: httpx.Client, target: Target, *, timeout: float, max_bytes: in
                 chunks.append(chunk)
     except httpx.TimeoutException:
         raise TargetUnreachableError(
-            target.name, f"no answer from {target.url} within {timeout:g} s",
+            target.name,
+            f"no answer from {target.url} within {timeout:g} s",
             hint="raise collector.timeout_seconds or check the target's load",
         ) from None
     except httpx.HTTPError as exc:
         raise TargetUnreachableError(
-            target.name, f"cannot reach {target.url}: {exc}",
+            target.name,
+            f"cannot reach {target.url}: {exc}",
             hint="check the URL, that the service is up and that this host can reach it",
         ) from None
     body = b"".join(chunks)
@@ -67,7 +73,5 @@ def decode(target: str, body: bytes) -> str:
         raise PageError(target, f"page is not UTF-8 (byte {exc.start})", line=line) from None
     head = text.lstrip()[:200].lower()
     if head.startswith("<!doctype html") or head.startswith("<html") or "<html" in head:
-        raise PageError(
-            target, "got an HTML page, not Prometheus text: is the URL the /metrics path?", line=1
-        )
+        raise PageError(target, "got an HTML page, not Prometheus text: is the URL the /metrics path?", line=1)
     return text

@@ -58,9 +58,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         try:
             con.execute("BEGIN")
             con.execute(sql)
-            con.execute(
-                "INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, utcnow()]
-            )
+            con.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, utcnow()])
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")

@@ -41,7 +41,7 @@ def run(args: list[str]) -> tuple[int, str, str]:
 
 def test_check_config_unknown_key_names_it(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, [], extra="scrape_everything = true")
-    code, out, err = run(["--config", str(cfg), "check-config", "--offline"])
+    code, _out, err = run(["--config", str(cfg), "check-config", "--offline"])
     assert code == 1
     assert "Error: Configuration error" in err
     assert "unknown key 'scrape_everything'" in err
@@ -69,7 +69,9 @@ def test_check_config_passes(tmp_path: Path) -> None:
 
 def test_collect_once_then_query_formats(tmp_path: Path) -> None:
     with PageServer() as srv:
-        cfg = write_config(tmp_path, [("engine-a", srv.set("/metrics", VLLM_PAGE), "auto"), ("gone", dead_url(), "dcgm")])
+        cfg = write_config(
+            tmp_path, [("engine-a", srv.set("/metrics", VLLM_PAGE), "auto"), ("gone", dead_url(), "dcgm")]
+        )
         code, out, err = run(["--config", str(cfg), "collect", "--once"])
     assert code == 0
     assert "scraped 1 target(s), 1 failed, 415 samples written" in out
@@ -137,7 +139,7 @@ def test_queries_while_collector_writes_never_show_a_lock_error(tmp_path: Path) 
                 time.sleep(0.3)
         finally:
             collector.terminate()
-            out, err = collector.communicate(timeout=30)
+            _out, err = collector.communicate(timeout=30)
     assert collector.returncode == 0, err
     assert counts[-1] > counts[0] > 0
     assert all(c % 415 == 0 for c in counts)  # whole scrapes only: never a partial page

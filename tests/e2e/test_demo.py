@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,22 +20,27 @@ from tests.support.servers import free_port
 pytestmark = pytest.mark.slow
 
 
-def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
-    assert proc.stdout is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-        if ready:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
+class _Lines:
+    """Collects a process's output lines in a thread, so waits can time out."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen = ""
+        assert proc.stdout is not None
+        stream = proc.stdout
+        threading.Thread(target=lambda: [self.lines.put(line) for line in stream], daemon=True).start()
+
+    def until(self, marker: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
                 break
-            seen += line
+            self.seen += line
             if marker in line:
-                return seen
-        elif proc.poll() is not None:
-            break
-    raise AssertionError(f"{marker!r} not seen within {timeout} s; output so far:\n{seen}")
+                return self.seen
+        raise AssertionError(f"{marker!r} not seen within {timeout} s; output so far:\n{self.seen}")
 
 
 def test_demo_serves_live_dashboard_and_stops_cleanly(tmp_path: Path) -> None:
@@ -48,7 +54,8 @@ def test_demo_serves_live_dashboard_and_stops_cleanly(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
     )  # fmt: skip
     try:
-        out = _read_until(proc, "memmoat dashboard:", 90)
+        lines = _Lines(proc)
+        out = lines.until("memmoat dashboard:", 90)
         assert time.monotonic() - t0 < 90
         assert f"http://127.0.0.1:{port}" in out
         assert httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=5).text == "ok"
@@ -72,9 +79,9 @@ def test_demo_serves_live_dashboard_and_stops_cleanly(tmp_path: Path) -> None:
                                  "--format", "csv"], capture_output=True, text=True, timeout=60, env=env).stdout
         assert second > first
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        rest = lines.until("demo stopped", 5)
         assert proc.returncode == 0, rest
-        assert "demo stopped" in rest
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -61,7 +61,7 @@ def test_readers_in_threads_while_writer_cycles(tmp_path: Path) -> None:
             try:
                 with reader(db) as con:
                     con.execute("SELECT count(*) FROM samples").fetchone()
-            except BaseException as exc:  # noqa: BLE001 - any failure is the test's failure
+            except BaseException as exc:
                 errors.append(exc)
 
     threads = [threading.Thread(target=read_loop) for _ in range(2)]
