@@ -95,7 +95,7 @@ def test_timeout_must_be_below_interval() -> None:
 
 def test_toml_syntax_error_has_line() -> None:
     with pytest.raises(ConfigError) as e:
-        config.loads('[collector]\ninterval_seconds = = 5\n', path="m.toml")
+        config.loads("[collector]\ninterval_seconds = = 5\n", path="m.toml")
     assert e.value.line == 2
 
 
