@@ -4,7 +4,7 @@ dcgm-exporter: one HELP/TYPE block per field, one line per GPU, labels in the ex
 order, int64 fields printed with %d and float64 fields with Go's %f (6 decimals).
 vLLM V1 (0.32, prometheus_client): labels sorted by name, values as Go-style floats,
 counters as ``_total`` plus a ``_created`` gauge, histograms as ``_bucket``/``_count``/``_sum``
-plus ``_created``. Templates: shared/fixtures/real/vllm-cpu-live.prom and the dcgm pages there.
+plus ``_created``. Templates: the real vLLM page in tests/data/vllm-cpu-live.prom and real dcgm-exporter pages.
 """
 
 from __future__ import annotations

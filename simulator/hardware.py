@@ -1,6 +1,6 @@
 """What the simulated hardware and models can do: GPU and model catalogues.
 
-GPU figures come from shared/reference/gpu-specs.csv (peak bandwidth, dense BF16, TDP);
+GPU figures come from the GPU spec table (queries/reference/gpu_specs.csv: peak bandwidth, dense BF16, TDP);
 idle power, clocks and framebuffer sizes are typical nvidia-smi readings, not datasheet values.
 """
 

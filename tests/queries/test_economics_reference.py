@@ -14,7 +14,7 @@ from queries import reference
 @pytest.mark.parametrize(
     ("model_name", "spec", "how"),
     [
-        # the modelName strings of real dcgm-exporter pages (shared/reference/gpu-specs.md)
+        # the modelName strings of real dcgm-exporter pages (as dcgm-exporter shows them)
         ("NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3", "exact"),
         ("NVIDIA A100 80GB PCIe", "NVIDIA A100 80GB PCIe", "exact"),
         ("NVIDIA A100-SXM4-80GB", "NVIDIA A100-SXM4-80GB", "exact"),
