@@ -93,9 +93,8 @@ def _wait_http(url: str, timeout: float) -> bool:
 def run_demo(
     data_dir: Path, *, port: int, interval: float, history_hours: float, stop: threading.Event | None = None
 ) -> int:
-    from simulator.server import FleetServer
-
     from simulator.fleet import default_fleet
+    from simulator.server import FleetServer
     from simulator.workload import Simulation
 
     stop = stop or threading.Event()

@@ -17,6 +17,13 @@ from simulator.server import FleetServer
 from simulator.workload import Simulation
 
 __all__ = [
-    "Engine", "Episode", "Fleet", "FleetServer", "Node", "Profile", "Simulation",
-    "default_fleet", "generate_fleet",
+    "Engine",
+    "Episode",
+    "Fleet",
+    "FleetServer",
+    "Node",
+    "Profile",
+    "Simulation",
+    "default_fleet",
+    "generate_fleet",
 ]

@@ -17,8 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9400)
-    ap.add_argument("--time-scale", type=float, default=1.0,
-                    help="simulated seconds per real second (60 plays a day in 24 minutes)")
+    ap.add_argument(
+        "--time-scale", type=float, default=1.0, help="simulated seconds per real second (60 plays a day in 24 minutes)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--nodes", type=int, help="generate a fleet of this many 8-GPU nodes")
     ap.add_argument("--engines", type=int, help="engines in a generated fleet (default: nodes)")
@@ -30,8 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     sim = Simulation(fleet, time.time(), seed=args.seed, time_scale=args.time_scale)
     server = FleetServer(sim, host=args.host, port=args.port)
     url = server.start()
-    print(f"# memmoat simulator on {url} (truth: {url}/truth); targets, one JSON object a line:",
-          flush=True)
+    print(f"# memmoat simulator on {url} (truth: {url}/truth); targets, one JSON object a line:", flush=True)
     for target in server.targets():
         print(json.dumps(target), flush=True)
     done = threading.Event()

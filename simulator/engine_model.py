@@ -83,9 +83,7 @@ def histogram_layout(max_model_len: int) -> dict[str, tuple[float, ...]]:
 class EngineModel:
     """State of one engine (fluid request pools, counters, histograms) and of its GPUs."""
 
-    def __init__(
-        self, engine: Engine, spec: GpuSpec, seed: int, t0: float, sim_s0: float, time_scale: float
-    ) -> None:
+    def __init__(self, engine: Engine, spec: GpuSpec, seed: int, t0: float, sim_s0: float, time_scale: float) -> None:
         p = engine.profile
         m = engine.model
         tp = engine.tp
@@ -152,9 +150,7 @@ class EngineModel:
         self.win_k = self.win_done = self.win_iter = 0
         self.win_steps = self.win_busy = self.win_tokens = self.win_pre = self.win_tp = 0.0
         self.tau_p = 0.05  # duration of the latest step that carried prefill
-        self.hist = {
-            name: Histogram(b) for name, b in histogram_layout(self.engine.profile.max_model_len).items()
-        }
+        self.hist = {name: Histogram(b) for name, b in histogram_layout(self.engine.profile.max_model_len).items()}
 
     # -- episodes ------------------------------------------------------------------------
 
@@ -324,8 +320,13 @@ class EngineModel:
         self.est_write += write
         self.nvlink += (nc + g) * self.nvlink_per_token
         spec = self.spec
-        self._gpu(dt, min(1.0, busy / dt), min(0.98, (read + write) / (dt * spec.peak_bw_bytes)),
-                  min(0.95, flops / (dt * spec.peak_bf16_flops)), u)
+        self._gpu(
+            dt,
+            min(1.0, busy / dt),
+            min(0.98, (read + write) / (dt * spec.peak_bw_bytes)),
+            min(0.95, flops / (dt * spec.peak_bf16_flops)),
+            u,
+        )
         self.pcie_rx = 24_000.0 + (nn * 4.0 + n * 2048.0) / dt
         self.pcie_tx = 17_000.0 + (g * 8.0 + n * 1024.0) / dt
 
@@ -400,8 +401,11 @@ class EngineModel:
     def lifetime(self, key: str) -> float:
         """Ground truth since the engine's first start: carried totals plus this process's."""
         live = {
-            "prompt": int(self.f_prompt), "gen": int(self.f_gen), "hits": int(self.f_hits),
-            "fin": self.n_fin, "pre": int(self.f_pre),
+            "prompt": int(self.f_prompt),
+            "gen": int(self.f_gen),
+            "hits": int(self.f_hits),
+            "fin": self.n_fin,
+            "pre": int(self.f_pre),
             "prefill_s": self.hist["request_prefill_time_seconds"].sum,
             "decode_s": self.hist["request_decode_time_seconds"].sum,
         }[key]

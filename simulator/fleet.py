@@ -176,24 +176,36 @@ def default_fleet(seed: int = 0) -> Fleet:
 
     engines = (
         # Decode-heavy chat on a big model: weights + KV streamed every step -> bandwidth bound.
-        eng("chat-llama70b", "chat", LLAMA_70B, a, (0, 1, 2, 3),
-            Profile(7.0, 0.06, 15.0, 900, 650, 0.45)),
+        eng("chat-llama70b", "chat", LLAMA_70B, a, (0, 1, 2, 3), Profile(7.0, 0.06, 15.0, 900, 650, 0.45)),
         # Long documents in, a short answer out: prefill FLOPs dominate -> compute bound.
-        eng("rag-llama8b", "rag", LLAMA_8B, a, (4,),
-            Profile(4.8, 0.2, 14.0, 7000, 24, 0.05, max_model_len=32768)),
-        eng("code-qwen32b", "code", QWEN_32B, a, (5, 6),
-            Profile(2.5, 0.1, 15.0, 2500, 300, 0.6, max_model_len=16384)),
+        eng("rag-llama8b", "rag", LLAMA_8B, a, (4,), Profile(4.8, 0.2, 14.0, 7000, 24, 0.05, max_model_len=32768)),
+        eng("code-qwen32b", "code", QWEN_32B, a, (5, 6), Profile(2.5, 0.1, 15.0, 2500, 300, 0.6, max_model_len=16384)),
         # One A100 barely holds the weights: little KV room, bursts of long agent contexts.
-        eng("agents-qwen32b", "agents", QWEN_32B, b, (0,),
-            Profile(0.22, 0.3, 16.0, 2500, 400, 0.5, max_model_len=16384, kv_pressure=kv_burst,
-                    surge_rate=1.6, surge_prompt=2.0)),
-        eng("support-mistral7b", "support", MISTRAL_7B, b, (1,),
-            Profile(3.0, 0.2, 13.0, 600, 250, 0.3, restart=restart)),
+        eng(
+            "agents-qwen32b",
+            "agents",
+            QWEN_32B,
+            b,
+            (0,),
+            Profile(
+                0.22,
+                0.3,
+                16.0,
+                2500,
+                400,
+                0.5,
+                max_model_len=16384,
+                kv_pressure=kv_burst,
+                surge_rate=1.6,
+                surge_prompt=2.0,
+            ),
+        ),
+        eng(
+            "support-mistral7b", "support", MISTRAL_7B, b, (1,), Profile(3.0, 0.2, 13.0, 600, 250, 0.3, restart=restart)
+        ),
         # Offline batch runs at night (peak 03:00).
-        eng("batch-llama70b", "batch", LLAMA_70B, b, (2, 3, 4, 5),
-            Profile(2.0, 0.35, 3.0, 1200, 900, 0.05)),
-        eng("translate-llama8b", "translate", LLAMA_8B, b, (6,),
-            Profile(2.0, 0.25, 11.0, 400, 400, 0.2)),
+        eng("batch-llama70b", "batch", LLAMA_70B, b, (2, 3, 4, 5), Profile(2.0, 0.35, 3.0, 1200, 900, 0.05)),
+        eng("translate-llama8b", "translate", LLAMA_8B, b, (6,), Profile(2.0, 0.25, 11.0, 400, 400, 0.2)),
     )
     return Fleet((a, b), engines)
 
@@ -239,8 +251,16 @@ def generate_fleet(nodes: int, engines: int, seed: int = 0) -> Fleet:
                 restart=restart if i % 8 == 5 else None,
             )
             name = f"llm-{i:03d}"
-            out.append(Engine(name, f"team-{i % 16:02d}", pod_name(name, seed), model,
-                              node_list[n].hostname, tuple(range(start, start + tp)), p))
+            out.append(
+                Engine(
+                    name,
+                    f"team-{i % 16:02d}",
+                    pod_name(name, seed),
+                    model,
+                    node_list[n].hostname,
+                    tuple(range(start, start + tp)),
+                    p,
+                )
+            )
             start += tp
     return Fleet(tuple(node_list), tuple(out))
-

@@ -64,8 +64,10 @@ class FleetServer:
         self._httpd.block_on_close = False
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"memmoat-sim:{self.port}", daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"memmoat-sim:{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self.url
@@ -100,17 +102,28 @@ class FleetServer:
         fleet = self.sim.fleet
         out: list[dict[str, Any]] = [
             {
-                "name": e.name, "url": f"{self.url}/engines/{e.name}/metrics", "kind": "vllm",
-                "labels": {"cluster": fleet.cluster, "namespace": e.namespace, "pod": e.pod,
-                           "container": e.container, "node": e.node},
-                "hostname": e.node, "gpu_indices": list(e.gpu_indices),
+                "name": e.name,
+                "url": f"{self.url}/engines/{e.name}/metrics",
+                "kind": "vllm",
+                "labels": {
+                    "cluster": fleet.cluster,
+                    "namespace": e.namespace,
+                    "pod": e.pod,
+                    "container": e.container,
+                    "node": e.node,
+                },
+                "hostname": e.node,
+                "gpu_indices": list(e.gpu_indices),
             }
             for e in fleet.engines
         ]
         out += [
             {
-                "name": n.hostname, "url": f"{self.url}/nodes/{n.hostname}/metrics", "kind": "dcgm",
-                "labels": {"cluster": fleet.cluster, "node": n.hostname}, "hostname": n.hostname,
+                "name": n.hostname,
+                "url": f"{self.url}/nodes/{n.hostname}/metrics",
+                "kind": "dcgm",
+                "labels": {"cluster": fleet.cluster, "node": n.hostname},
+                "hostname": n.hostname,
             }
             for n in fleet.nodes
         ]
@@ -168,7 +181,7 @@ class FleetServer:
         body = text.encode()
         if fault == "truncated":
             cut = len(body) * 2 // 3
-            while body[cut - 1:cut] in (b"\n", b" "):  # end mid-token, not on a boundary
+            while body[cut - 1 : cut] in (b"\n", b" "):  # end mid-token, not on a boundary
                 cut -= 1
             body = body[:cut]
         return 200, TEXT_FORMAT, body, delay if fault == "slow" else 0.0

@@ -66,9 +66,7 @@ class Simulation:
             for g in node.gpus:
                 rng = random.Random(f"{seed}/{g.uuid}")
                 boot_j = rng.uniform(1.0, 10.0) * DAY * node.spec.idle_w * 2.5
-                self._gpu_traits[(node.hostname, g.index)] = (
-                    rng.uniform(0.97, 1.03), rng.uniform(-2.0, 3.0), boot_j
-                )
+                self._gpu_traits[(node.hostname, g.index)] = (rng.uniform(0.97, 1.03), rng.uniform(-2.0, 3.0), boot_j)
         self._t_first = t0
         self.advance_to(self.start)
         self._base = {name: self._lifetime(m) for name, m in self.models.items()}
@@ -137,11 +135,29 @@ class Simulation:
                 if owner is None:
                     power = spec.idle_w * k
                     energy = boot_j + power * (self.now - self._t_first)
-                    out.append(GpuReading(
-                        g, None, spec.sm_clock_idle_mhz, spec.mem_clock_mhz, int(33 + toff),
-                        int(29 + toff), power, int(energy * 1000.0), 0, 0,
-                        spec.fb_usable_mib, 0, spec.fb_reserved_mib, 0, 0.0, 0.0, 0.0, 9_500, 11_800,
-                    ))
+                    out.append(
+                        GpuReading(
+                            g,
+                            None,
+                            spec.sm_clock_idle_mhz,
+                            spec.mem_clock_mhz,
+                            int(33 + toff),
+                            int(29 + toff),
+                            power,
+                            int(energy * 1000.0),
+                            0,
+                            0,
+                            spec.fb_usable_mib,
+                            0,
+                            spec.fb_reserved_mib,
+                            0,
+                            0.0,
+                            0.0,
+                            0.0,
+                            9_500,
+                            11_800,
+                        )
+                    )
                     continue
                 m = self.models[owner.name]
                 power = m.power * k
@@ -149,13 +165,29 @@ class Simulation:
                 if m.gr > 0.02:
                     clock = spec.sm_clock_max_mhz - int(0.12 * spec.sm_clock_max_mhz * m.power / spec.tdp_w)
                 used = m.fb_used_mib(self.now)
-                out.append(GpuReading(
-                    g, (owner.container, owner.namespace, owner.pod), clock, spec.mem_clock_mhz,
-                    int(m.temp + toff + 4.0), int(m.temp + toff), power,
-                    int((boot_j + m.energy_j * k) * 1000.0), round(100.0 * m.gr),
-                    round(100.0 * m.dram), spec.fb_usable_mib - used, used, spec.fb_reserved_mib,
-                    int(m.nvlink), m.gr, m.tensor, m.dram, int(m.pcie_tx), int(m.pcie_rx),
-                ))
+                out.append(
+                    GpuReading(
+                        g,
+                        (owner.container, owner.namespace, owner.pod),
+                        clock,
+                        spec.mem_clock_mhz,
+                        int(m.temp + toff + 4.0),
+                        int(m.temp + toff),
+                        power,
+                        int((boot_j + m.energy_j * k) * 1000.0),
+                        round(100.0 * m.gr),
+                        round(100.0 * m.dram),
+                        spec.fb_usable_mib - used,
+                        used,
+                        spec.fb_reserved_mib,
+                        int(m.nvlink),
+                        m.gr,
+                        m.tensor,
+                        m.dram,
+                        int(m.pcie_tx),
+                        int(m.pcie_rx),
+                    )
+                )
             return NodeState(node, tuple(out))
 
     def engine_state(self, name: str) -> EngineState:
@@ -173,13 +205,25 @@ class Simulation:
                 cum = (*(n_req if value <= b else 0 for b in bounds), n_req)
                 hists[key] = HistogramState(bounds, cum, float(value * n_req), n_req)
             return EngineState(
-                engine=m.engine, up=m.up, created=m.created, running=round(m.r), waiting=round(m.w),
+                engine=m.engine,
+                up=m.up,
+                created=m.created,
+                running=round(m.r),
+                waiting=round(m.w),
                 kv_usage=min(1.0, math.ceil(m.k / BLOCK_SIZE - 1e-6) / m.num_blocks),
-                prompt_tokens=int(m.f_prompt), generation_tokens=int(m.f_gen),
-                prefix_queries=int(m.f_prompt), prefix_hits=int(m.f_hits), preemptions=int(m.f_pre),
-                finished=m.finished(), est_flops=m.est_flops, est_read_bytes=m.est_read,
-                est_write_bytes=m.est_write, histograms=hists, num_gpu_blocks=m.num_blocks,
-                block_size=BLOCK_SIZE, kv_cache_memory_bytes=m.kv_bytes_gpu,
+                prompt_tokens=int(m.f_prompt),
+                generation_tokens=int(m.f_gen),
+                prefix_queries=int(m.f_prompt),
+                prefix_hits=int(m.f_hits),
+                preemptions=int(m.f_pre),
+                finished=m.finished(),
+                est_flops=m.est_flops,
+                est_read_bytes=m.est_read,
+                est_write_bytes=m.est_write,
+                histograms=hists,
+                num_gpu_blocks=m.num_blocks,
+                block_size=BLOCK_SIZE,
+                kv_cache_memory_bytes=m.kv_bytes_gpu,
             )
 
     # -- ground truth --------------------------------------------------------------------
@@ -210,11 +254,16 @@ class Simulation:
                 node = self.fleet.node(m.engine.node)
                 uuids = tuple(node.gpus[i].uuid for i in m.engine.gpu_indices)
                 engines[name] = EngineTruth(
-                    prompt_tokens=int(d["prompt"]), generation_tokens=int(d["gen"]),
-                    cached_prompt_tokens=int(d["hits"]), requests_finished=int(d["fin"]),
-                    preemptions=int(d["pre"]), prefill_seconds=d["prefill_s"],
-                    decode_seconds=d["decode_s"], gpu_seconds=m.engine.tp * elapsed,
+                    prompt_tokens=int(d["prompt"]),
+                    generation_tokens=int(d["gen"]),
+                    cached_prompt_tokens=int(d["hits"]),
+                    requests_finished=int(d["fin"]),
+                    preemptions=int(d["pre"]),
+                    prefill_seconds=d["prefill_s"],
+                    decode_seconds=d["decode_s"],
+                    gpu_seconds=m.engine.tp * elapsed,
                     energy_joules=sum(gpus[u].energy_joules for u in uuids),
-                    restarts=m.restarts - self._base_restarts[name], gpus=uuids,
+                    restarts=m.restarts - self._base_restarts[name],
+                    gpus=uuids,
                 )
             return Truth(self.now, self.start, engines, gpus)

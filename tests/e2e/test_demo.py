@@ -60,7 +60,7 @@ def test_demo_serves_live_dashboard_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{port}" in out
         assert httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=5).text == "ok"
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
-        assert page.status_code == 200 and "<div id=\"root\">" in page.text
+        assert page.status_code == 200 and '<div id="root">' in page.text
         cfg = data / "memmoat.toml"
         q = subprocess.run(
             [sys.executable, "-m", "memmoat", "--config", str(cfg), "query", "fleet_overview", "--format", "json"],
@@ -72,11 +72,21 @@ def test_demo_serves_live_dashboard_and_stops_cleanly(tmp_path: Path) -> None:
         assert row["usd_per_1m_tokens"] > 0
         # Live collection goes on: the newest sample moves forward.
         sql = "SELECT max(ts) AS t FROM samples"
-        first = subprocess.run([sys.executable, "-m", "memmoat", "--config", str(cfg), "query", "--sql", sql,
-                                "--format", "csv"], capture_output=True, text=True, timeout=60, env=env).stdout
+        first = subprocess.run(
+            [sys.executable, "-m", "memmoat", "--config", str(cfg), "query", "--sql", sql, "--format", "csv"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        ).stdout
         time.sleep(5)
-        second = subprocess.run([sys.executable, "-m", "memmoat", "--config", str(cfg), "query", "--sql", sql,
-                                 "--format", "csv"], capture_output=True, text=True, timeout=60, env=env).stdout
+        second = subprocess.run(
+            [sys.executable, "-m", "memmoat", "--config", str(cfg), "query", "--sql", sql, "--format", "csv"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        ).stdout
         assert second > first
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

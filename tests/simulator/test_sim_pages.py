@@ -64,18 +64,42 @@ def test_pages_parse_with_prometheus_client(text: str) -> None:
 
 
 def test_go_float_matches_prometheus_client() -> None:
-    for v in (0.0, 1.0, 421.0, 0.9565217391304348, 123456.0, 1234567.0, 1.7952650084452693e9,
-              9.611952584280838e13, 1e16, 2.5e-7, math.inf, 3.0e20):
+    for v in (
+        0.0,
+        1.0,
+        421.0,
+        0.9565217391304348,
+        123456.0,
+        1234567.0,
+        1.7952650084452693e9,
+        9.611952584280838e13,
+        1e16,
+        2.5e-7,
+        math.inf,
+        3.0e20,
+    ):
         assert go_float(v) == floatToGoString(v)
 
 
 def test_dcgm_label_order_matches_real_pages(real_page: Callable[[str], str]) -> None:
     ours = _dcgm_lines(NODES["gpu-node-a"])
     with_pod = next(keys for _, keys, _ in ours if "pod" in keys)
-    assert with_pod == ["gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname",
-                        "DCGM_FI_DRIVER_VERSION", "container", "namespace", "pod"]
-    for name in ("dcgm-exporter-issue512-h100-mig-k8s-dcp-partial.prom",
-                 "dcgm-exporter-gpu-operator-issue340-t4-k8s-pod-labels-partial.prom"):
+    assert with_pod == [
+        "gpu",
+        "UUID",
+        "pci_bus_id",
+        "device",
+        "modelName",
+        "Hostname",
+        "DCGM_FI_DRIVER_VERSION",
+        "container",
+        "namespace",
+        "pod",
+    ]
+    for name in (
+        "dcgm-exporter-issue512-h100-mig-k8s-dcp-partial.prom",
+        "dcgm-exporter-gpu-operator-issue340-t4-k8s-pod-labels-partial.prom",
+    ):
         for _, keys, _ in _dcgm_lines(real_page(name)):
             if "pod" in keys:
                 assert [k for k in keys if k in with_pod] == [k for k in with_pod if k in keys], name
@@ -103,12 +127,23 @@ def test_dcgm_value_formats() -> None:
     by_name: dict[str, set[str]] = {}
     for name, _, value in lines:
         by_name.setdefault(name, set()).add(_shape(value))
-    for name in ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
-                 "DCGM_FI_PROF_DRAM_ACTIVE", "DCGM_FI_DEV_POWER_USAGE"):
+    for name in (
+        "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+        "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+        "DCGM_FI_PROF_DRAM_ACTIVE",
+        "DCGM_FI_DEV_POWER_USAGE",
+    ):
         assert by_name[name] == {"float6"}, name
-    for name in ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE",
-                 "DCGM_FI_DEV_FB_RESERVED", "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK",
-                 "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_PROF_PCIE_TX_BYTES"):
+    for name in (
+        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+        "DCGM_FI_DEV_FB_USED",
+        "DCGM_FI_DEV_FB_FREE",
+        "DCGM_FI_DEV_FB_RESERVED",
+        "DCGM_FI_DEV_SM_CLOCK",
+        "DCGM_FI_DEV_MEM_CLOCK",
+        "DCGM_FI_DEV_GPU_UTIL",
+        "DCGM_FI_PROF_PCIE_TX_BYTES",
+    ):
         assert by_name[name] == {"int"}, name
     assert len(by_name) == 25
 
@@ -147,9 +182,11 @@ def test_vllm_histogram_buckets_and_info_labels(test_data_page: Callable[[str], 
     def bounds(text: str, name: str) -> list[str]:
         return re.findall(rf'^{re.escape(name)}_bucket\{{.*le="([^"]+)"', text, re.M)
 
-    for name, expected in (("vllm:time_to_first_token_seconds", TTFT),
-                           ("vllm:inter_token_latency_seconds", ITL),
-                           ("vllm:request_prefill_time_seconds", REQUEST_TIME)):
+    for name, expected in (
+        ("vllm:time_to_first_token_seconds", TTFT),
+        ("vllm:inter_token_latency_seconds", ITL),
+        ("vllm:request_prefill_time_seconds", REQUEST_TIME),
+    ):
         assert bounds(ours, name) == bounds(real, name) == [*map(go_float, expected), "+Inf"]
     real_tokens = bounds(real, "vllm:request_prompt_tokens")
     our_tokens = bounds(ours, "vllm:request_prompt_tokens")

@@ -52,8 +52,10 @@ def test_prefill_heavy_engine_is_compute_bound() -> None:
     assert rag[0] > chat[0] + 0.15 and rag[0] > rag[1]
     assert chat[1] > rag[1]
     truth = sim.truth().engines
-    share = {n: truth[n].prefill_seconds / (truth[n].prefill_seconds + truth[n].decode_seconds)
-             for n in ("rag-llama8b", "chat-llama70b")}
+    share = {
+        n: truth[n].prefill_seconds / (truth[n].prefill_seconds + truth[n].decode_seconds)
+        for n in ("rag-llama8b", "chat-llama70b")
+    }
     assert share["rag-llama8b"] > 0.2 > 0.05 > share["chat-llama70b"]
 
 

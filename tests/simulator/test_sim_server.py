@@ -165,7 +165,9 @@ def test_concurrent_scrapes_are_consistent(server: FleetServer, clock: FakeClock
 def test_command_line_serves_and_prints_targets() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--port", "0", "--time-scale", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None and proc.stderr is not None
