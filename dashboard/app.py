@@ -1,53 +1,96 @@
-"""memmoat dashboard: live cost per token and what holds the GPUs back."""
+"""memmoat dashboard: live cost per token and what holds the GPUs back.
+
+Run by ``memmoat dashboard`` / ``memmoat demo`` (``streamlit run dashboard/app.py``) with
+``MEMMOAT_CONFIG`` naming the settings file. Each page is a small script in ``views/`` (not
+``pages/``: a folder of that name puts Streamlit in its older multipage mode beside
+``st.navigation``, and AppTest then reruns pages without this entrypoint). The filters in the
+sidebar are shared and live in the URL (see filters.py). Pages read the store only through
+named queries (data.py), one short read-only connection per query.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
-from memmoat.errors import MemmoatError, StoreMissingError
+from dashboard import charts, data, filters
+from memmoat.errors import MemmoatError
 
-st.set_page_config(page_title="memmoat", page_icon=":material/memory:", layout="wide")
+st.set_page_config(page_title="memmoat", page_icon=":material/memory:", layout="wide", initial_sidebar_state="expanded")
+
+PAGES = {
+    "Cost": [
+        st.Page("views/overview.py", title="Overview", icon=":material/paid:", default=True),
+        st.Page("views/chargeback.py", title="Chargeback", icon=":material/receipt_long:"),
+        st.Page("views/cloud.py", title="Cloud comparison", icon=":material/cloud:"),
+    ],
+    "Performance": [
+        st.Page("views/bottlenecks.py", title="Bottlenecks", icon=":material/speed:"),
+        st.Page("views/kv_cache.py", title="KV cache and memory", icon=":material/memory:"),
+        st.Page("views/gpus.py", title="GPUs", icon=":material/developer_board:"),
+    ],
+    "Operations": [
+        st.Page("views/health.py", title="Health and data quality", icon=":material/monitor_heart:"),
+        st.Page("views/sql.py", title="SQL", icon=":material/terminal:"),
+    ],
+}
 
 
-def overview() -> None:
-    st.title("memmoat · cost per token")
+def filter_options() -> dict[str, list[str]]:
+    """Known clusters, namespaces and models; none when the store cannot be read yet."""
+    try:
+        dims = data.named("dash_dimensions")
+    except MemmoatError:
+        return {}
+    return {d: sorted(dims.loc[dims["dim"] == d, "value"].astype(str)) for d in filters.DIMS}
+
+
+def wait_for_store(path: str) -> None:
+    """Empty state before the first scrape: says how to start collecting, reloads by itself."""
+    st.title("memmoat")
+    charts.empty(
+        f"No store yet at {path}.",
+        "Start collecting with `memmoat collect` (or try everything on a simulated fleet with "
+        "`memmoat demo`); check `storage.path` in the settings. This page reloads by itself "
+        "as soon as the first scrape is written.",
+    )
+
+    @st.fragment(run_every=data.refresh_seconds())
+    def poll() -> None:
+        if data.store_path().exists():
+            st.rerun(scope="app")
+
+    poll()
+
+
+STYLE = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; }
+[data-testid="stAppDeployButton"] { display: none; }
+[data-testid="stMetricValue"] { font-size: 1.9rem; }
+</style>"""
+
+
+def main() -> None:
+    page = st.navigation(PAGES)
+    st.html(STYLE)
     try:
         settings = data.settings()
     except MemmoatError as exc:
-        st.error(f"**{exc.title}**: {exc}")
+        data.show_error(exc)
         return
-    store = str(settings.store_path)
-
-    @st.fragment(run_every=settings.dashboard.refresh_seconds)
-    def live() -> None:
-        try:
-            ov = data.named(store, "fleet_overview", (("start", "-5m"), ("usd_per_gpu_hour", str(settings.prices.default_usd_per_gpu_hour))))
-            ts = data.named(store, "tokens_per_second", (("start", "-30m"),))
-        except StoreMissingError as exc:
-            st.info(f"**No data yet.** {exc}")
-            return
-        except MemmoatError as exc:
-            st.error(f"**{exc.title}**: {exc}")
-            return
-        row = ov.iloc[0] if len(ov) else None
-        c1, c2, c3, c4 = st.columns(4)
-        tps = row["tokens_per_s"] if row is not None else None
-        usd = row["usd_per_1m_tokens"] if row is not None else None
-        c1.metric("Tokens/s (last 5 min)", f"{tps:,.0f}" if tps == tps and tps is not None else "–")
-        c2.metric("$ per 1M tokens", f"${usd:,.3f}" if usd == usd and usd is not None else "–")
-        c3.metric("GPUs seen", f"{int(row['gpus'])}" if row is not None else "–")
-        c4.metric("GPU-hours (window)", f"{row['gpu_hours']:,.2f}" if row is not None and row["gpu_hours"] == row["gpu_hours"] else "–")
-        if len(ts):
-            ts["tokens_per_s"] = ts["prompt_tokens_per_s"].fillna(0) + ts["generation_tokens_per_s"].fillna(0)
-            pivot = ts.pivot_table(index="ts", columns="target", values="tokens_per_s", aggfunc="sum")
-            st.subheader("Tokens per second by engine")
-            st.line_chart(pivot, x_label="time (UTC)", y_label="tokens/s")
-        else:
-            st.info("No token counters yet: the engines need two scrapes before rates exist.")
-
-    live()
+    with st.sidebar:
+        st.caption("Filters")
+    filters.sidebar(filter_options())
+    with st.sidebar:
+        st.caption(
+            f"Pages refresh every {settings.dashboard.refresh_seconds:g} s. "
+            "The filters are part of the address: copy it to share this view."
+        )
+    if page.url_path != "sql" and "query" in st.query_params:
+        del st.query_params["query"]  # the SQL page's own link parameter
+    if not settings.store_path.exists():
+        wait_for_store(str(settings.store_path))
+        return
+    page.run()
 
 
-pg = st.navigation([st.Page(overview, title="Overview", icon=":material/paid:", default=True)])
-pg.run()
+main()

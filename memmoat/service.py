@@ -110,6 +110,7 @@ def dashboard_command(settings: Settings, port: int | None = None) -> list[str]:
         "--server.port", str(port or settings.dashboard.port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
         "--server.fileWatcherType", "none",
         "--theme.base", "light",
     ]  # fmt: skip

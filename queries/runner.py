@@ -24,8 +24,8 @@ from memmoat.errors import QueryError, StoreError
 from queries import loader, params, reference
 from store.connection import reader
 
-# Readers never touch files or the network beyond the store itself.
-READER_CONFIG = {"enable_external_access": "false"}
+# Readers never touch files or the network beyond the store, nor Python variables by name.
+READER_CONFIG = {"enable_external_access": "false", "python_enable_replacements": "false"}
 
 
 @dataclass
