@@ -211,6 +211,14 @@ class Collector:
         batch = self.ingestor.ingest(target, ts, text)
         if not batch.values and not batch.issues and text.strip():
             return batch, PageError(target.name, "page has no samples")
+        if not batch.values and batch.issues:
+            # Nothing usable at all is a failed scrape (the target counts as down), not a success.
+            first = batch.issues[0]
+            return batch, PageError(
+                target.name,
+                f"no valid sample on the page; {len(batch.issues)} bad line(s), first: {first.message}",
+                line=first.line,
+            )
         if batch.kind is None and batch.values:
             batch.issues.append(PageIssue(1, "could not tell which exporter this is; set kind in the target's config"))
         if batch.issues:

@@ -96,3 +96,13 @@ def test_each_bad_page_is_recorded_and_nothing_else_suffers(
     assert got["html"]["error_line"] == 1 and got["html"]["stored"] == 0
     assert got["huge"]["error"].startswith("target 'huge': page is larger than collector.max_page_bytes")
     assert got["huge"]["stored"] == 0
+
+
+def test_a_page_with_no_valid_line_is_a_failed_scrape(tmp_path: Path, server: PageServer) -> None:
+    # Plain text that is not exposition format (e.g. a proxy's error body served as text/plain).
+    junk = "upstream connect error or disconnect/reset before headers\nreset reason: overflow\n"
+    got = run_round(tmp_path, server, {"junk": junk})
+    row = got["junk"]
+    assert row["error"].startswith("target 'junk': no valid sample on the page; 2 bad line(s)")
+    assert row["error_line"] == 1
+    assert row["samples"] == 0 and row["stored"] == 0
