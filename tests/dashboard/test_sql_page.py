@@ -4,6 +4,7 @@ a message by queries.safety.check_sql, and through the page it leaves the store 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from queries.safety import check_sql
 from tests.dashboard.conftest import assert_clean, run_page, texts
 
 App = Callable[[Path], AppTest]
-OUT = "/tmp/memmoat-hostile-out"  # where writes would land; checked never to appear
+TMP = Path(tempfile.gettempdir())
+OUT = str(TMP / "memmoat-hostile-out")  # where writes would land; checked never to appear
 
 # (statement, what the refusal says)
 HOSTILE: list[tuple[str, str]] = [
@@ -37,7 +39,7 @@ HOSTILE: list[tuple[str, str]] = [
     ("SELECT 1; DROP TABLE samples", "one statement at a time"),
     ("select 1 ; /* hidden */ delete from scrapes", "one statement at a time"),
     # other databases, files out, settings
-    ("ATTACH '/tmp/other.duckdb' AS other", "ATTACH is not allowed"),
+    ("ATTACH 'other.duckdb' AS other", "ATTACH is not allowed"),
     ("DETACH other", "DETACH is not allowed"),
     (f"COPY samples TO '{OUT}.csv'", "COPY is not allowed"),
     (f"COPY (SELECT * FROM samples) TO '{OUT}.parquet' (FORMAT parquet)", "COPY is not allowed"),
@@ -146,7 +148,7 @@ def test_hostile_sql_through_the_page_is_refused_and_changes_nothing(app: App, f
         assert message.startswith("**Query refused**") and why in message, (sql, message)
         assert not at.dataframe, sql
     assert fingerprint(fleet_config) == before
-    assert not list(Path("/tmp").glob("memmoat-hostile-out*"))
+    assert not list(TMP.glob("memmoat-hostile-out*"))
 
 
 def test_the_read_only_connection_refuses_even_without_the_check(
