@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 
-from collector.ingest import Ingestor
+from collector.ingest import Batch, Ingestor
 from collector.scrape import fetch
 from memmoat.config import Settings
+from memmoat.errors import MemmoatError
 from store.writer import commit_batches, ensure_schema, load_registry
 
 
@@ -45,8 +46,15 @@ def preload(settings: Settings, server: Any, *, start: datetime, step_seconds: f
                 clock.t = t.timestamp()
                 ts = t.replace(tzinfo=None, microsecond=0)
                 for target in settings.targets:
-                    got = fetch(client, target, timeout=10, max_bytes=settings.collector.max_page_bytes)
-                    pending.append(ingestor.ingest(target, ts, got.text))
+                    try:
+                        got = fetch(client, target, timeout=10, max_bytes=settings.collector.max_page_bytes)
+                    except MemmoatError as exc:
+                        # A target that is down (an engine restarting) is a failed scrape, as live.
+                        pending.append(Batch(target=target.name, ts=ts, error=exc.message))
+                        continue
+                    batch = ingestor.ingest(target, ts, got.text)
+                    batch.nbytes, batch.duration_s = got.nbytes, got.seconds
+                    pending.append(batch)
                 if len(pending) >= 200:
                     written += commit_batches(settings.store_path, pending)
                     pending = []
