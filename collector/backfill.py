@@ -30,8 +30,7 @@ from collector.promapi import SourceReader, from_epoch, to_epoch, utc
 from collector.promlive import register_targets
 from memmoat.config import PrometheusSource, Settings
 from memmoat.errors import ConfigError
-from store.connection import translate, writer
-from store.writer import ensure_schema, load_registry, write_batches
+from store.writer import commit_batches, ensure_schema, load_registry
 
 # Ids a running collector may still hand out after the current maximum are left free.
 ID_GAP = 100_000
@@ -125,28 +124,12 @@ class Backfill:
 
 
 def commit(path: Path, batches: Sequence[Batch], ingestor: Ingestor) -> int:
-    """Append the chunk in one transaction, reusing the ids of series already in the store."""
-    with writer(path, attempts=40) as con:
-        try:
-            con.execute("BEGIN")
-            # First, so that the ingestor's ids match the store's even when the chunk is skipped.
-            _reuse_ids(con, batches, ingestor)
-            first = batches[0]
-            seen = con.execute(
-                "SELECT count(*) FROM scrapes WHERE target = ? AND started_at = ?", [first.target, first.ts]
-            ).fetchall()[0][0]
-            if seen:  # this chunk's commit landed before an interruption
-                con.execute("ROLLBACK")
-                return 0
-            n = write_batches(con, batches)
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            try:
-                con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-            raise translate(exc, path) from exc
-    return n
+    """Append the chunk in one transaction, reusing the ids of series already in the store.
+
+    The ids are aligned first, so the ingestor's ids match the store's even when the chunk is
+    skipped because its commit landed before an interruption.
+    """
+    return commit_batches(path, batches, before=lambda con: _reuse_ids(con, batches, ingestor))
 
 
 def _reuse_ids(con: duckdb.DuckDBPyConnection, batches: Sequence[Batch], ingestor: Ingestor) -> None:

@@ -144,9 +144,16 @@ def _already_written(con: duckdb.DuckDBPyConnection, batch: BatchLike) -> bool:
     return bool(scalar(con, sql, [batch.target, batch.ts]))
 
 
-def _commit_one(con: duckdb.DuckDBPyConnection, path: Path, batches: Sequence[BatchLike]) -> int:
+def _commit_one(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    batches: Sequence[BatchLike],
+    before: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> int:
     try:
         con.execute("BEGIN")
+        if before is not None:
+            before(con)
         if batches and _already_written(con, batches[0]):
             con.execute("ROLLBACK")
             return 0
@@ -167,10 +174,19 @@ def _commit_one(con: duckdb.DuckDBPyConnection, path: Path, batches: Sequence[Ba
     return n
 
 
-def commit_batches(path: Path, batches: Sequence[BatchLike], *, attempts: int = 40) -> int:
-    """Open the file, append all batches in one transaction, close. Raises StoreError."""
+def commit_batches(
+    path: Path,
+    batches: Sequence[BatchLike],
+    *,
+    attempts: int = 40,
+    before: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> int:
+    """Open the file, append all batches in one transaction, close. Raises StoreError.
+
+    ``before`` runs first inside the transaction (backfill uses it to align series ids).
+    """
     with writer(path, attempts=attempts) as con:
-        return _commit_one(con, path, batches)
+        return _commit_one(con, path, batches, before)
 
 
 def commit_rounds(
